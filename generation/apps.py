@@ -6,3 +6,10 @@ class GenerationConfig(AppConfig):
     name = "generation"
     verbose_name = _("Generation")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from cluster.signals import node_recovered, nodes_checked
+        from generation import receivers
+
+        node_recovered.connect(receivers.dispatch_on_recovery, dispatch_uid="generation-dispatch-on-recovery")
+        nodes_checked.connect(receivers.keep_jobs_moving, dispatch_uid="generation-keep-jobs-moving")

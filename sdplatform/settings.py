@@ -125,7 +125,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "generation:generate"
 LOGIN_URL = "account_login"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
@@ -200,3 +200,18 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+
+# Jobs
+JOB_QUEUE_TTL_MINUTES = envint("JOB_QUEUE_TTL_MINUTES", 30)
+JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
+JOB_LEASE_SECONDS = envint("JOB_LEASE_SECONDS", 60)
+# A running job whose node reports no progress for this long is interrupted and requeued.
+JOB_STALL_SECONDS = envint("JOB_STALL_SECONDS", 90)
+# Longest a single generation may take on a node (queue wait, model load and sampling).
+JOB_GENERATION_TIMEOUT = envint("JOB_GENERATION_TIMEOUT", 600)
+JOB_PROGRESS_POLL_SECONDS = envfloat("JOB_PROGRESS_POLL_SECONDS", 1.0)
+# Limits on what one job may ask for (plans may lower them).
+JOB_MAX_PROMPT_LENGTH = envint("JOB_MAX_PROMPT_LENGTH", 2000)
+JOB_MAX_STEPS = envint("JOB_MAX_STEPS", 150)
+JOB_MAX_SIDE = envint("JOB_MAX_SIDE", 2048)
+JOB_MAX_IMAGES = envint("JOB_MAX_IMAGES", 8)

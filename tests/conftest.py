@@ -1,7 +1,7 @@
 import pytest
 from allauth.account.models import EmailAddress
 
-# SIMNODES_PLACEHOLDER
+pytest_plugins = ["tests.simnodes"]
 
 
 @pytest.fixture(autouse=True)

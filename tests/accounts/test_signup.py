@@ -44,7 +44,7 @@ def test_it_signs_up_verifies_logs_in_and_out(client):
     client.logout()
     r = client.post(reverse("account_login"), {"login": "dora", "password": PASSWORD})
     assert r.status_code == 302
-    assert r.url == reverse("home")
+    assert r.url == reverse("generation:generate")
     r = client.get(reverse("home"))
     assert r.context["user"].username == "dora"
 
