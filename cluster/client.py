@@ -36,8 +36,8 @@ class NodeRejected(NodeError):
 
 
 class NodeClient:
-    """Calls to one node over one pooled session, sending HTTP Basic credentials pre-emptively
-    (A1111's 401 carries no WWW-Authenticate, so requests would never retry with them).
+    """Calls to one node over one pooled session. HTTP Basic credentials go with every request:
+    A1111 never challenges (its 401 carries no WWW-Authenticate).
 
     Timeouts are (connect, read) pairs: generation calls take the read timeout per call, status
     calls use status_timeout. A read timeout is the longest silence allowed, and A1111 sends

@@ -48,14 +48,26 @@ GIB = 1024**3
 # A1111 1.10's samplers in its order: the first is the fallback for unknown names.
 SAMPLERS: list[dict[str, Any]] = [
     {"name": "DPM++ 2M", "aliases": ["k_dpmpp_2m"], "options": {"scheduler": "karras"}},
-    {"name": "DPM++ SDE", "aliases": ["k_dpmpp_sde"], "options": {"scheduler": "karras", "second_order": True, "brownian_noise": True}},
+    {
+        "name": "DPM++ SDE",
+        "aliases": ["k_dpmpp_sde"],
+        "options": {"scheduler": "karras", "second_order": True, "brownian_noise": True},
+    },
     {"name": "DPM++ 2M SDE", "aliases": ["k_dpmpp_2m_sde"], "options": {"scheduler": "exponential", "brownian_noise": True}},
-    {"name": "DPM++ 2S a", "aliases": ["k_dpmpp_2s_a"], "options": {"scheduler": "karras", "uses_ensd": True, "second_order": True}},
+    {
+        "name": "DPM++ 2S a",
+        "aliases": ["k_dpmpp_2s_a"],
+        "options": {"scheduler": "karras", "uses_ensd": True, "second_order": True},
+    },
     {"name": "Euler a", "aliases": ["k_euler_a", "k_euler_ancestral"], "options": {"uses_ensd": True}},
     {"name": "Euler", "aliases": ["k_euler"], "options": {}},
     {"name": "LMS", "aliases": ["k_lms"], "options": {}},
     {"name": "Heun", "aliases": ["k_heun"], "options": {"second_order": True}},
-    {"name": "DPM2", "aliases": ["k_dpm_2"], "options": {"scheduler": "karras", "discard_next_to_last_sigma": True, "second_order": True}},
+    {
+        "name": "DPM2",
+        "aliases": ["k_dpm_2"],
+        "options": {"scheduler": "karras", "discard_next_to_last_sigma": True, "second_order": True},
+    },
     {"name": "Restart", "aliases": ["restart"], "options": {"scheduler": "karras", "second_order": True}},
     {"name": "DDIM", "aliases": ["ddim"], "options": {}},
     {"name": "PLMS", "aliases": ["plms"], "options": {}},
@@ -87,16 +99,23 @@ UPSCALERS: list[dict[str, Any]] = [
         ("None", None, None),
         ("Lanczos", None, None),
         ("Nearest", None, None),
-        ("ESRGAN_4x", "ESRGAN_4x", "https://github.com/cszn/KAIR/releases/download/v1.0/ESRGAN.pth"),
-        ("R-ESRGAN 4x+", None, "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth"),
-        ("R-ESRGAN 4x+ Anime6B", None, "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth"),
-        ("SwinIR 4x", "SwinIR 4x", "https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth"),
+        ("ESRGAN_4x", "ESRGAN_4x", "/sim/models/ESRGAN/ESRGAN_4x.pth"),
+        ("R-ESRGAN 4x+", None, "/sim/models/RealESRGAN/RealESRGAN_x4plus.pth"),
+        ("R-ESRGAN 4x+ Anime6B", None, "/sim/models/RealESRGAN/RealESRGAN_x4plus_anime_6B.pth"),
+        ("SwinIR 4x", "SwinIR 4x", "/sim/models/SwinIR/SwinIR_4x.pth"),
     ]
 ]
 
 LATENT_UPSCALE_MODES = [
     {"name": name}
-    for name in ["Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)", "Latent (nearest)", "Latent (nearest-exact)"]
+    for name in [
+        "Latent",
+        "Latent (antialiased)",
+        "Latent (bicubic)",
+        "Latent (bicubic antialiased)",
+        "Latent (nearest)",
+        "Latent (nearest-exact)",
+    ]
 ]
 
 # Always-on scripts of a bare A1111; any other alwayson_scripts key is a 422.
@@ -363,7 +382,12 @@ class Model:
         return round(6.5 * GIB) if "xl" in self.name.lower() else 2 * GIB
 
     def aliases(self) -> set[str]:
-        return {self.title, self.name, self.model_name, self.short_name, self.shorthash, self.sha256, f"{self.short_name} [{self.shorthash}]"}
+        ids = {self.title, self.name, self.model_name, self.short_name, self.shorthash, self.sha256}
+        return ids | {f"{self.short_name} [{self.shorthash}]"}
+
+    def options(self) -> dict[str, str]:
+        """The settings that name the selected checkpoint."""
+        return {"sd_model_checkpoint": self.title, "sd_checkpoint_hash": self.sha256}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -656,7 +680,7 @@ class SimulatedNode:
             "step_seconds": step_seconds,
             "model_load_seconds": model_load_seconds,
         }
-        self._options = OPTION_DEFAULTS | {"sd_model_checkpoint": self.models[0].title, "sd_checkpoint_hash": self.models[0].sha256}
+        self._options = OPTION_DEFAULTS | self.models[0].options()
         self._loaded = self.models[0]
         self._stopping = False
         self._counts: Counter[str] = Counter()
@@ -780,7 +804,7 @@ class SimulatedNode:
                 raise _HttpError.http(422, f"always on script {title} not found")
         if min(p["steps"], p["batch_size"], p["n_iter"]) < 1 or min(p["width"], p["height"]) < 8:
             # A real node fails somewhere deep with a 500 too; the platform must validate first.
-            raise _HttpError.crash("ValueError", "steps, batch_size and n_iter must be at least 1, width and height at least 8")
+            raise _HttpError.crash("ValueError", "steps, batch_size and n_iter must be >= 1, width and height >= 8")
         sampler, scheduler = _sampler_and_scheduler(p["sampler_name"] or p["sampler_index"], p["scheduler"])
         job = _Job(kind, req, p, sampler, scheduler, self._check_overrides(p["override_settings"] or {}))
         if kind == "img2img":
@@ -791,9 +815,11 @@ class SimulatedNode:
 
     def _check_overrides(self, overrides: dict[str, Any]) -> dict[str, Any]:
         overrides = dict(overrides)
-        checkpoint = overrides.get("sd_model_checkpoint")
-        if checkpoint is not None and self._find_model(str(checkpoint)) is None:
-            del overrides["sd_model_checkpoint"]  # unknown: dropped silently, the job runs on the selected model
+        if "sd_model_checkpoint" in overrides:
+            model = self._find_model(str(overrides.pop("sd_model_checkpoint")))
+            # An unknown one is dropped silently: the job runs on the selected model.
+            if model is not None:
+                overrides |= model.options()
         with self._cond:
             unknown = [key for key in overrides if key not in self._options]
         if unknown:
@@ -808,7 +834,8 @@ class SimulatedNode:
         if p["mask"]:
             _decode_image(p["mask"])
         if len(job.inits) > p["batch_size"]:
-            raise _HttpError.crash("RuntimeError", f"bad number of images passed: {len(job.inits)}; expecting {p['batch_size']} or less")
+            message = f"bad number of images passed: {len(job.inits)}; expecting {p['batch_size']} or less"
+            raise _HttpError.crash("RuntimeError", message)
         if len(job.inits) > 1:
             p["batch_size"] = len(job.inits)
         job.extra["Denoising strength"] = p["denoising_strength"]
@@ -976,7 +1003,13 @@ class SimulatedNode:
         raise _Dropped
 
     def _response(
-        self, job: _Job, model: Model, options: dict[str, Any], images: list[Image.Image], seeds: list[int], subseeds: list[int]
+        self,
+        job: _Job,
+        model: Model,
+        options: dict[str, Any],
+        images: list[Image.Image],
+        seeds: list[int],
+        subseeds: list[int],
     ) -> dict[str, Any]:
         p = job.p
         count = len(seeds)
@@ -984,6 +1017,7 @@ class SimulatedNode:
         restore_faces = options["face_restoration"] if p["restore_faces"] is None else p["restore_faces"]
         tiling = options["tiling"] if p["tiling"] is None else p["tiling"]
         clip_skip = options["CLIP_stop_at_last_layers"]
+        resize_from = (p["seed_resize_from_w"], p["seed_resize_from_h"])
 
         def infotext(index: int) -> str:
             params = {
@@ -999,7 +1033,7 @@ class SimulatedNode:
                 "Model": model.short_name,
                 "Variation seed": None if p["subseed_strength"] == 0 else subseeds[index],
                 "Variation seed strength": None if p["subseed_strength"] == 0 else p["subseed_strength"],
-                "Seed resize from": None if min(p["seed_resize_from_w"], p["seed_resize_from_h"]) <= 0 else f"{p['seed_resize_from_w']}x{p['seed_resize_from_h']}",
+                "Seed resize from": None if min(resize_from) <= 0 else "{}x{}".format(*resize_from),
                 "Denoising strength": None,
                 "Clip skip": None if clip_skip <= 1 else clip_skip,
                 "Tiling": "True" if tiling else None,
@@ -1050,7 +1084,9 @@ class SimulatedNode:
             "is_using_inpainting_conditioning": False,
             "version": VERSION,
         }
-        encoded = [_b64(_png(image, {"parameters": text})) for image, text in zip(images, infotexts)] if p["send_images"] else []
+        encoded = []
+        if p["send_images"]:
+            encoded = [_b64(_png(image, {"parameters": text})) for image, text in zip(images, infotexts)]
         return {"images": encoded, "parameters": job.req, "info": json.dumps(info)}
 
     def _fixed_seed(self, seed: int) -> int:
@@ -1097,7 +1133,8 @@ class SimulatedNode:
             image = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
         text = ", ".join(f"{k}: {_quote(v)}" for k, v in info.items())
         # The source's text chunks (its "parameters") survive, plus a "postprocessing" one.
-        chunks = {k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str)} | {"postprocessing": text}
+        chunks = {k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str)}
+        chunks["postprocessing"] = text
         return {"image": _b64(_png(image, chunks)), "html_info": f"<p>{html.escape(text)}</p>"}
 
     # Status
@@ -1117,7 +1154,13 @@ class SimulatedNode:
             eta = elapsed / progress - elapsed
             self._update_preview()
             image = None if skip_image else st.preview
-            return {"progress": min(progress, 1), "eta_relative": eta, "state": st.as_dict(), "current_image": image, "textinfo": None}
+            return {
+                "progress": min(progress, 1),
+                "eta_relative": eta,
+                "state": st.as_dict(),
+                "current_image": image,
+                "textinfo": None,
+            }
 
     def _update_preview(self) -> None:
         """Like A1111, the preview is made when /progress asks, once enough steps passed."""
@@ -1159,7 +1202,7 @@ class SimulatedNode:
                     raise _HttpError.crash("KeyError", repr(key))
             self._options.update(body)
             if model is not None:
-                self._options |= {"sd_model_checkpoint": model.title, "sd_checkpoint_hash": model.sha256}
+                self._options |= model.options()
         if model is not None:
             with self._queue:  # A1111 loads under the queue lock, so this waits for a running job
                 self._load(model)

@@ -11,11 +11,12 @@ one after another.
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Max
 from django_q.tasks import async_task
 
 from cluster.models import Node
@@ -70,8 +71,10 @@ def _assign_fairly(candidates: list[Job], slots: list[Slot]) -> list[Job]:
     """Fair order: the owner with the fewest jobs in flight first, FIFO within an owner.
 
     1. Group the queued jobs by owner, oldest first.
-    2. Repeatedly take the owner with the fewest jobs in flight (ties: the
-       one whose next job is oldest) and try to place their next job.
+    2. Repeatedly take the owner with the fewest jobs in flight; on a tie,
+       the one served longest ago (so with one free slot at a time users
+       take turns instead of the oldest backlog going first), then the one
+       whose next job is oldest. Try to place that owner's next job.
     3. A job no free slot can serve stays queued; the owner's later jobs
        may still go (a job for another model must not block them).
     """
@@ -87,9 +90,19 @@ def _assign_fairly(candidates: list[Job], slots: list[Slot]) -> list[Job]:
             .values_list("owner", "n")
         )
     )
+    last_served = dict(
+        Job.objects.filter(owner__in=by_owner, assigned_at__isnull=False)
+        .values_list("owner")
+        .annotate(last=Max("assigned_at"))
+        .values_list("owner", "last")
+    )
+    never = datetime.min.replace(tzinfo=dt_timezone.utc)
     assigned: list[Job] = []
     while by_owner and any(slot.free for slot in slots):
-        owner = min(by_owner, key=lambda o: (in_flight[o], by_owner[o][0].created_at, by_owner[o][0].pk))
+        owner = min(
+            by_owner,
+            key=lambda o: (in_flight[o], last_served.get(o) or never, by_owner[o][0].created_at, by_owner[o][0].pk),
+        )
         job = by_owner[owner].pop(0)
         if not by_owner[owner]:
             del by_owner[owner]
@@ -98,6 +111,7 @@ def _assign_fairly(candidates: list[Job], slots: list[Slot]) -> list[Job]:
             continue
         slot.free -= 1
         in_flight[owner] += 1
+        last_served[owner] = job.assigned_at
         assigned.append(job)
     return assigned
 

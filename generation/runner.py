@@ -207,7 +207,8 @@ def _record_outcome(job: Job, node: Node, token: uuid.UUID, call: Call, watch: W
         node.record_failure(reason)
         _requeue(job, token, reason, max_attempts)
         return
-    if isinstance(call.error, NodeRejected):
+    # 401/403 mean the node's credentials are wrong: the node's fault, not the job's.
+    if isinstance(call.error, NodeRejected) and call.error.status not in (401, 403):
         message = _("The node refused the request: %(message)s") % {"message": call.error.message}
         if job.finish(Job.Status.FAILED, holder=_holder(token), error=message):
             events.job_changed(job, "failed")

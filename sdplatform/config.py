@@ -72,6 +72,10 @@ def database_settings(url: str, sqlite_path: Path) -> dict[str, Any]:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": sqlite_path,
             "OPTIONS": _sqlite_options(),
+            # A file, not Django's shared in-memory database: tests run worker
+            # threads and processes next to the test, and shared-cache memory
+            # databases answer "table is locked" instead of waiting.
+            "TEST": {"NAME": str(sqlite_path.with_name(f"test_{sqlite_path.name}"))},
         }
     scheme = urlsplit(url).scheme
     if scheme not in {"mysql", "mariadb", "sqlite"}:
