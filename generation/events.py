@@ -4,6 +4,7 @@ An event is the job's public state (``job_state``) plus an ``event`` name:
 queued, started, progress, succeeded, failed, cancelled, expired.
 """
 
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -11,6 +12,9 @@ from channels.layers import get_channel_layer
 
 from generation.models import Job
 from generation.queue import job_state
+
+
+log = logging.getLogger(__name__)
 
 
 def user_group(user_id: int) -> str:
@@ -24,4 +28,12 @@ def send_to_user(user_id: int, data: dict[str, Any]) -> None:
 
 
 def job_changed(job: Job, event: str, **extra: Any) -> None:
-    send_to_user(job.owner_id, {"event": event, **job_state(job), **extra})
+    """Tell the owner's open pages; best effort, as the job's row is the truth.
+
+    A channel layer that is down must not fail a job: pages catch up from
+    the job's state when their websocket reconnects.
+    """
+    try:
+        send_to_user(job.owner_id, {"event": event, **job_state(job), **extra})
+    except Exception:
+        log.warning("job %s: could not send the %s event", job.code, event, exc_info=True)

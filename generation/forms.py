@@ -68,6 +68,10 @@ class GenerateForm(forms.Form):
         self.fields["sampler_name"].widget.choices = [(name, name) for name in self.samplers]
         if "Euler a" in self.samplers:
             self.fields["sampler_name"].initial = "Euler a"
+        # Suggest the model most nodes have loaded: it starts without a model switch.
+        loaded = [model_key(node.model_loaded) for node in self.nodes if node.model_loaded]
+        if loaded:
+            self.fields["model"].initial = self.models.get(max(set(loaded), key=loaded.count))
         self.notes: list[str] = []
 
     def clean_model(self) -> str:

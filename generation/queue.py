@@ -10,6 +10,7 @@ from generation.models import Image, Job
 # Used until the cluster has finished jobs to measure.
 DEFAULT_SECONDS_PER_STEP = 0.5
 SAMPLE = 50
+PROMPT_PREVIEW = 200
 
 
 def queue_position(job: Job) -> int | None:
@@ -58,7 +59,12 @@ def job_state(job: Job, images: list[Image] | None = None) -> dict[str, Any]:
         "eta_seconds": job.eta_seconds,
         "node": job.node.name if job.node_id and job.node else None,
         "attempts": job.attempts,
-        "error": job.error if job.status == Job.Status.FAILED else "",
+        "error": job.error if job.status in (Job.Status.FAILED, Job.Status.EXPIRED) else "",
+        "prompt": job.prompt[:PROMPT_PREVIEW],
+        "model": job.model,
+        "width": job.width,
+        "height": job.height,
+        "images_requested": job.images_requested,
         "notes": job.notes,
         "created_at": job.created_at.isoformat(),
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,

@@ -158,9 +158,11 @@ def _watch_once(client: NodeClient, watch: Watch, lease: timedelta) -> None:
         progress = client.progress(skip_current_image=not want_preview)
     except NodeError:
         progress = None
-    if progress is not None:
-        state = progress.get("state", {})
-        if state.get("job_count", 0) != 0 and watch.timestamp is None:
+    state = progress.get("state", {}) if progress is not None else {}
+    # An idle node (before our request took its lock, or after it answered)
+    # reports stale numbers: only a busy one tells about our job.
+    if progress is not None and state.get("job_count", 0) != 0:
+        if watch.timestamp is None:
             watch.timestamp = state.get("job_timestamp")
         seen = (round(progress.get("progress") or 0, 4), state.get("sampling_step"), state.get("job_no"))
         if seen != watch.last_seen:

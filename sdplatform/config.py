@@ -74,8 +74,9 @@ def database_settings(url: str, sqlite_path: Path) -> dict[str, Any]:
             "OPTIONS": _sqlite_options(),
             # A file, not Django's shared in-memory database: tests run worker
             # threads and processes next to the test, and shared-cache memory
-            # databases answer "table is locked" instead of waiting.
-            "TEST": {"NAME": str(sqlite_path.with_name(f"test_{sqlite_path.name}"))},
+            # databases answer "table is locked" instead of waiting. One per
+            # test run, so two runs in one checkout do not share it.
+            "TEST": {"NAME": str(sqlite_path.with_name(f"test_{os.getpid()}_{sqlite_path.name}"))},
         }
     scheme = urlsplit(url).scheme
     if scheme not in {"mysql", "mariadb", "sqlite"}:

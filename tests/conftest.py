@@ -1,7 +1,7 @@
 import pytest
 from allauth.account.models import EmailAddress
 
-pytest_plugins = ["tests.simnodes"]
+pytest_plugins = ["tests.simnodes", "tests.workers"]
 
 
 @pytest.fixture(autouse=True)

@@ -162,3 +162,21 @@ def sdnodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartNodes]:
             node.proc.send_signal(signal.SIGTERM)
     for node in started:
         node.stop()
+
+
+@pytest.fixture
+def cluster(sdnodes: StartNodes):
+    """cluster(n, capacity=1, **simulator options) → [(Node, SimNode)], registered, checked and healthy."""
+    from cluster.health import check_nodes
+    from cluster.models import Node
+
+    def start(count: int = 1, *, capacity: int = 1, **options: Any) -> list[tuple[Node, SimNode]]:
+        sims = sdnodes(count, **options)
+        nodes = [Node.objects.create(name=f"node{i}-{sim.port}", url=sim.url, capacity=capacity) for i, sim in enumerate(sims)]
+        check_nodes(nodes)
+        for node in nodes:
+            node.refresh_from_db()
+            assert node.state == Node.State.HEALTHY, node.last_error
+        return list(zip(nodes, sims))
+
+    return start

@@ -144,6 +144,11 @@
     badge.className = "badge " + (BADGES[status] || "badge-unknown");
     setText(badge, state.status_label || status);
     setText(field(card, "kind"), T.kind[state.kind] || state.kind || "");
+    var prompt = field(card, "prompt");
+    if (state.prompt !== undefined) {
+      setText(prompt, state.prompt);
+      prompt.hidden = !state.prompt;
+    }
     var created = field(card, "created");
     if (state.created_at && created.getAttribute("datetime") !== state.created_at) {
       created.setAttribute("datetime", state.created_at);

@@ -26,3 +26,20 @@ def submit(owner, **overrides) -> Job:
     form = GenerateForm(params(**overrides), owner=owner)
     assert form.is_valid(), form.errors
     return submit_job(owner, form.cleaned_data, notes=form.notes)
+
+
+def registered_node(name: str = "gpu1", **fields):
+    """A healthy node row with the simulator's models, for tests that never reach the node."""
+    from cluster.models import Node
+
+    defaults = {
+        "url": "http://127.0.0.1:9",
+        "state": Node.State.HEALTHY,
+        "models_available": [
+            {"title": f"{MODEL} [6ce0161689]", "model_name": "v1-5-pruned-emaonly", "hash": "6ce0161689", "filename": MODEL},
+            {"title": "sd_xl_base_1.0.safetensors [31e35c80fc]", "model_name": "sd_xl_base_1.0", "hash": "31e35c80fc", "filename": "sd_xl_base_1.0.safetensors"},
+        ],
+        "samplers": ["Euler a", "Euler", "DPM++ 2M"],
+    }
+    defaults.update(fields)
+    return Node.objects.create(name=name, **defaults)

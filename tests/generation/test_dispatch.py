@@ -6,7 +6,7 @@ from django.db import connection
 from cluster.models import Node
 from generation.dispatch import dispatch
 from generation.models import Job
-from tests.generation.conftest import wait_for
+from tests.workers import wait_for
 from tests.generation.helpers import MODEL, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)

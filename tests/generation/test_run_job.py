@@ -7,7 +7,7 @@ from PIL import Image as PILImage
 
 from cluster.models import Node
 from generation.models import Job
-from tests.generation.conftest import wait_for
+from tests.workers import wait_for
 from tests.generation.helpers import MODEL, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
