@@ -36,6 +36,14 @@ def probe(node: Node, timeout: float) -> Probe:
             options = client.get_options()
     except NodeError as e:
         return Probe(node, ok=False, error=e.message)
+    try:
+        return _healthy_probe(node, latency_ms, progress, memory, models, samplers, options)
+    except (AttributeError, TypeError, KeyError, ValueError) as e:
+        # Not an A1111 API (a proxy's page, another service on the port): fail this node only.
+        return Probe(node, ok=False, error=f"unexpected answer from the node: {e!r}")
+
+
+def _healthy_probe(node: Node, latency_ms: int, progress, memory, models, samplers, options) -> Probe:
     cuda = memory.get("cuda", {}).get("system", {})
     busy = progress.get("state", {}).get("job_count", 0) != 0
     return Probe(

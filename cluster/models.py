@@ -116,19 +116,21 @@ class Node(models.Model):
     def record_success(self, observed: dict[str, Any]) -> None:
         """A check or a job succeeded: reset the failure count and re-admit the node.
 
-        1. Write the observations and the healthy state in one update.
-        2. If the node was not healthy before, announce its recovery, so
-           queued jobs are dispatched to it at once.
+        1. Compare-and-set to healthy from any other state; if that changed
+           the row, the node has recovered: announce it, so queued jobs are
+           dispatched to it at once (exactly one caller sees the change).
+        2. Otherwise just write the observations.
         """
         now = timezone.now()
-        was = self.state
         fields = {"state": self.State.HEALTHY, "failures": 0, "last_check_at": now, "last_ok_at": now, "last_error": ""}
         fields.update(observed)
-        Node.objects.filter(pk=self.pk).update(**fields)
+        recovered = Node.objects.filter(pk=self.pk).exclude(state=self.State.HEALTHY).update(**fields)
+        if not recovered:
+            Node.objects.filter(pk=self.pk).update(**fields)
         for name, value in fields.items():
             setattr(self, name, value)
-        if was != self.State.HEALTHY:
-            log.info("node %s is healthy again (was %s)", self.name, was)
+        if recovered:
+            log.info("node %s is healthy", self.name)
             node_recovered.send(sender=Node, node=self)
 
     def record_failure(self, error: str) -> None:

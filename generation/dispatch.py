@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max
 from django_q.tasks import async_task
 
+from accounts.models import Plan, User
 from cluster.models import Node
 from generation.models import Job
 
@@ -71,7 +72,8 @@ def _assign_fairly(candidates: list[Job], slots: list[Slot]) -> list[Job]:
     """Fair order: the owner with the fewest jobs in flight first, FIFO within an owner.
 
     1. Group the queued jobs by owner, oldest first.
-    2. Repeatedly take the owner with the fewest jobs in flight; on a tie,
+    2. Repeatedly take the owner with the fewest jobs in flight per unit of
+       their plan's weight (a weight-3 plan gets three slots for one); on a tie,
        the one served longest ago (so with one free slot at a time users
        take turns instead of the oldest backlog going first), then the one
        whose next job is oldest. Try to place that owner's next job.
@@ -96,12 +98,13 @@ def _assign_fairly(candidates: list[Job], slots: list[Slot]) -> list[Job]:
         .annotate(last=Max("assigned_at"))
         .values_list("owner", "last")
     )
+    weights = _plan_weights(list(by_owner))
     never = datetime.min.replace(tzinfo=dt_timezone.utc)
     assigned: list[Job] = []
     while by_owner and any(slot.free for slot in slots):
         owner = min(
             by_owner,
-            key=lambda o: (in_flight[o], last_served.get(o) or never, by_owner[o][0].created_at, by_owner[o][0].pk),
+            key=lambda o: (in_flight[o] / weights[o], last_served.get(o) or never, by_owner[o][0].created_at, by_owner[o][0].pk),
         )
         job = by_owner[owner].pop(0)
         if not by_owner[owner]:
@@ -114,6 +117,16 @@ def _assign_fairly(candidates: list[Job], slots: list[Slot]) -> list[Job]:
         last_served[owner] = job.assigned_at
         assigned.append(job)
     return assigned
+
+
+def _plan_weights(owner_ids: list[int]) -> dict[int, int]:
+    default = None
+    weights = {}
+    for user in User.objects.filter(pk__in=owner_ids).select_related("plan"):
+        if user.plan_id is None and default is None:
+            default = Plan.default()
+        weights[user.pk] = max(1, (user.plan or default).weight)
+    return weights
 
 
 def _best_slot(job: Job, slots: list[Slot]) -> Slot | None:

@@ -9,6 +9,7 @@ from cluster.catalog import offered_models, offered_samplers
 from cluster.models import Node, model_key
 from generation.models import Image, Job
 from generation.prompts import convert_braces
+from generation.quotas import check_limits
 
 # A1111's scheduler labels (modules/sd_schedulers.py); "Automatic" lets the sampler choose.
 SCHEDULERS = [
@@ -131,6 +132,10 @@ class GenerateForm(forms.Form):
             raise ValidationError(_("At most %(max)d images per job (batch size × batch count); you asked for %(n)d."), params={"max": settings.JOB_MAX_IMAGES, "n": images})
         if data["kind"] == Job.Kind.IMG2IMG and not (data.get("init_image") or data.get("source")):
             self.add_error("init_image", _("Image to image needs an initial image."))
+        if self.owner is not None and not self.errors:
+            limits = check_limits(self.owner, data["width"], data["height"], data["steps"], images)
+            for field, message in limits.items():
+                self.add_error(field, message)
         model, width, height = data.get("model"), data.get("width"), data.get("height")
         if model and width and height:
             serving = [node for node in self.nodes if node.has_model(model)]

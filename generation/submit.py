@@ -7,6 +7,7 @@ from django.db import transaction
 from generation import events
 from generation.dispatch import dispatch
 from generation.models import Job
+from generation.quotas import lock_user, reserve
 
 JOB_FIELDS = [
     "kind",
@@ -28,11 +29,18 @@ JOB_FIELDS = [
 
 
 def submit_job(owner, cleaned: dict[str, Any], notes: list[str] | None = None) -> Job:
-    """Create a queued job from validated parameters (GenerateForm.cleaned_data)."""
+    """Create a queued job from validated parameters (GenerateForm.cleaned_data).
+
+    The quota check and the insert share one transaction under a lock on the
+    owner's row, so concurrent submissions cannot overspend. Raises
+    QuotaExceeded.
+    """
     fields = {name: cleaned[name] for name in JOB_FIELDS if cleaned.get(name) is not None}
     fields.setdefault("scheduler", "Automatic")
     with transaction.atomic():
         job = Job(owner=owner, notes=notes or [], **fields)
+        lock_user(owner)
+        reserve(owner, job.images_requested)
         if cleaned.get("init_image"):
             job.init_image.save(cleaned["init_image"].name, cleaned["init_image"], save=False)
         job.save()

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from generation.forms import GenerateForm
 from generation.models import Image, Job
 from generation.queue import job_state
+from generation.quotas import QuotaExceeded, quota_response
 from generation.submit import cancel_job, submit_job
 
 RECENT_JOBS = 10
@@ -49,7 +50,10 @@ def create_job(request: HttpRequest) -> JsonResponse:
     form = GenerateForm(request.POST, request.FILES, owner=request.user)
     if not form.is_valid():
         return _form_errors(form)
-    job = submit_job(request.user, form.cleaned_data, notes=form.notes)
+    try:
+        job = submit_job(request.user, form.cleaned_data, notes=form.notes)
+    except QuotaExceeded as e:
+        return quota_response(e)
     job.refresh_from_db()
     return JsonResponse(job_state(job), status=201)
 

@@ -107,3 +107,31 @@ def test_a_job_too_large_for_a_node_waits_for_one_that_can_take_it(alice, cluste
     large = submit(alice, width=1024, height=1024)
     assert Job.objects.get(pk=large.pk).node == big or Job.objects.get(pk=blocker.pk).node == big
     worker.release()
+
+
+def test_a_heavier_plan_gets_proportionally_more_slots(alice, bob, cluster, worker):
+    from accounts.models import Plan
+
+    pro = Plan.objects.create(name="Pro", weight=3, images_per_day=1000, max_concurrent_jobs=100, max_steps=150)
+    alice.plan = pro
+    alice.save()
+    cluster(2, capacity=2)  # four slots
+    worker.hold = True
+    Node.objects.update(state=Node.State.UNKNOWN)  # let the queue build up first
+    for _ in range(6):
+        _queue(alice)
+        _queue(bob)
+    Node.objects.update(state=Node.State.HEALTHY)
+    dispatch()
+    in_flight = list(Job.objects.filter(status__in=Job.IN_FLIGHT).values_list("owner", flat=True))
+    assert sorted(in_flight) == sorted([alice.pk, alice.pk, alice.pk, bob.pk])
+    Job.objects.filter(status=Job.Status.QUEUED).update(status=Job.Status.CANCELLED)
+    worker.release()
+
+
+def _queue(user) -> Job:
+    from tests.generation.helpers import params
+
+    fields = params()
+    fields["model"] = "v1-5-pruned-emaonly.safetensors [6ce0161689]"
+    return Job.objects.create(owner=user, **fields)

@@ -11,17 +11,20 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("url", help="base URL of the webui, e.g. http://10.0.0.11:7860")
         parser.add_argument("--capacity", type=int, default=1, help="jobs at once (default 1)")
-        parser.add_argument("--auth", default="", help="user:pass, as given to the webui's --api-auth")
+        parser.add_argument(
+            "--auth", default=None, help="user:pass, as given to the webui's --api-auth ('' removes stored credentials)"
+        )
 
-    def handle(self, *args, name: str, url: str, capacity: int, auth: str, **options) -> None:
-        user, sep, password = auth.partition(":")
+    def handle(self, *args, name: str, url: str, capacity: int, auth: str | None, **options) -> None:
+        user, sep, password = (auth or "").partition(":")
         if auth and not (sep and user and password):
             raise CommandError("--auth must look like user:pass")
         if capacity < 1:
             raise CommandError("--capacity must be at least 1")
         node = Node.objects.filter(name=name).first() or Node(name=name)
         node.url, node.capacity = url.rstrip("/"), capacity
-        node.auth_user, node.auth_password = user, password
+        if auth is not None:  # without --auth an update keeps the stored credentials
+            node.auth_user, node.auth_password = user, password
         try:
             node.full_clean()
         except ValidationError as e:
