@@ -46,6 +46,10 @@ class Plan(models.Model):
         return plan or cls(name="default")
 
 
+def _new_webhook_secret() -> str:
+    return secrets.token_hex(32)
+
+
 class User(AbstractUser):
     """The platform's user; custom from the first migration so fields can be added later."""
 
@@ -55,6 +59,9 @@ class User(AbstractUser):
     quota_exempt = models.BooleanField(_("exempt from quotas"), default=False)
     default_model = models.CharField(_("default model"), max_length=300, blank=True)
     deletion_requested_at = models.DateTimeField(_("deletion requested"), null=True, blank=True)
+    webhook_secret = models.CharField(
+        _("webhook signing secret"), max_length=64, default=_new_webhook_secret, help_text=_("Signs job callbacks (HMAC-SHA256).")
+    )
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"

@@ -8,8 +8,10 @@ by no longer matching the query.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import F, Sum
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
+from django_ratelimit.core import get_usage
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -138,6 +140,19 @@ def _when_enough_frees_up(user: User, now: datetime, excess: int) -> datetime | 
         if freed >= excess:
             return created_at + WINDOW
     return None
+
+
+def check_submission_rate(request: HttpRequest) -> None:
+    """Per-user and per-address limits on how fast jobs are submitted (cache-backed)."""
+    for key, rate in (("user", settings.SUBMIT_RATE_PER_USER), ("ip", settings.SUBMIT_RATE_PER_IP)):
+        limit = get_usage(request, group="submit-job", key=key, rate=rate, increment=True)
+        if limit and limit["should_limit"]:
+            raise QuotaExceeded(
+                "rate_limited",
+                _("Too many submissions (at most %(rate)s per %(per)s). Try again in %(retry)d seconds.")
+                % {"rate": rate, "per": _("user") if key == "user" else _("address"), "retry": limit["time_left"]},
+                retry_at=timezone.now() + timedelta(seconds=limit["time_left"]),
+            )
 
 
 def lock_user(user: User) -> None:

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from generation.forms import GenerateForm
 from generation.models import Image, Job
 from generation.queue import job_state
-from generation.quotas import QuotaExceeded, quota_response
+from generation.quotas import QuotaExceeded, check_submission_rate, quota_response
 from generation.submit import cancel_job, submit_job
 
 RECENT_JOBS = 10
@@ -51,6 +51,7 @@ def create_job(request: HttpRequest) -> JsonResponse:
     if not form.is_valid():
         return _form_errors(form)
     try:
+        check_submission_rate(request)
         job = submit_job(request.user, form.cleaned_data, notes=form.notes)
     except QuotaExceeded as e:
         return quota_response(e)

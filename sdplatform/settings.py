@@ -108,8 +108,15 @@ if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
     DATA_DIR.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Channel layer and task queue
+# Channel layer, cache (rate limits) and task queue
 REDIS_URL = envsecret("REDIS_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "sdplatform"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 CHANNEL_LAYERS = channel_layer_settings(REDIS_URL)
 Q_CLUSTER = q_cluster_settings(REDIS_URL, envint("Q_WORKERS", 2), envint("Q_TASK_TIMEOUT", 660))
 
@@ -215,3 +222,8 @@ JOB_MAX_PROMPT_LENGTH = envint("JOB_MAX_PROMPT_LENGTH", 2000)
 JOB_MAX_STEPS = envint("JOB_MAX_STEPS", 150)
 JOB_MAX_SIDE = envint("JOB_MAX_SIDE", 2048)
 JOB_MAX_IMAGES = envint("JOB_MAX_IMAGES", 8)
+# Submissions per user and per client address (django-ratelimit rates: N/s, N/m, N/h).
+SUBMIT_RATE_PER_USER = os.environ.get("SUBMIT_RATE_PER_USER", "30/m")
+SUBMIT_RATE_PER_IP = os.environ.get("SUBMIT_RATE_PER_IP", "60/m")
+# A cache outage should not stop submissions; quotas still hold (they live in the database).
+RATELIMIT_FAIL_OPEN = True

@@ -5,6 +5,14 @@ pytest_plugins = ["tests.simnodes", "tests.workers"]
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    # Rate-limit counters live in the cache and would carry over between tests.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_tests(settings):
     # Hashing passwords the production way would dominate the suite's runtime.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
