@@ -64,7 +64,7 @@ def _healthy_probe(node: Node, latency_ms: int, progress, memory, models, sample
 
 
 def _model_summary(model: dict[str, Any]) -> dict[str, Any]:
-    return {key: model.get(key) for key in ("title", "model_name", "hash", "filename")}
+    return {key: model.get(key) for key in ("title", "model_name", "hash", "sha256", "filename")}
 
 
 def check_nodes(nodes: list[Node] | None = None) -> list[Probe]:

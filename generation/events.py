@@ -10,6 +10,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from generation import webhooks
 from generation.models import Job
 from generation.queue import job_state
 
@@ -37,3 +38,5 @@ def job_changed(job: Job, event: str, **extra: Any) -> None:
         send_to_user(job.owner_id, {"event": event, **job_state(job), **extra})
     except Exception:
         log.warning("job %s: could not send the %s event", job.code, event, exc_info=True)
+    # The job's callback, if it has one and this event ended it (never raises).
+    webhooks.job_ended(job, event)

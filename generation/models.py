@@ -1,3 +1,4 @@
+import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -61,6 +62,7 @@ class Job(models.Model):
     upscaler = models.CharField(max_length=100, blank=True)
     upscale_factor = models.FloatField(null=True, blank=True)
     notes = models.JSONField(default=list, blank=True)  # what the platform changed in the request, told to the user
+    callback_url = models.URLField(blank=True, max_length=500)  # POSTed the job's state when it ends (generation/webhooks.py)
 
     # Where it is.
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -221,6 +223,8 @@ class Image(models.Model):
     model_name = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set while the owner shares the image: anyone with /s/<token>/ may see it.
+    share_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "index"]
@@ -228,3 +232,23 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return str(self.code)
+
+    @classmethod
+    def in_gallery(cls, owner) -> models.QuerySet["Image"]:
+        """The owner's images that are not in the trash, by themselves or with their job."""
+        return cls.objects.filter(owner=owner, deleted_at__isnull=True, job__deleted_at__isnull=True)
+
+    def is_trashed(self) -> bool:
+        """In the trash by itself or with its job."""
+        return self.deleted_at is not None or self.job.deleted_at is not None
+
+    def share(self) -> str:
+        """Turn the share link on; sharing again keeps the link the first call made."""
+        Image.objects.filter(pk=self.pk, share_token__isnull=True).update(share_token=secrets.token_urlsafe(24))
+        self.share_token = Image.objects.values_list("share_token", flat=True).get(pk=self.pk)
+        return self.share_token
+
+    def unshare(self) -> None:
+        """Turn the share link off; the old link answers 404 from now on, and a new share gets a new one."""
+        Image.objects.filter(pk=self.pk).update(share_token=None)
+        self.share_token = None

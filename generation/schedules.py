@@ -6,4 +6,5 @@ from sdplatform.schedules import ScheduledTask
 # (nodes_checked); this schedule covers a worker pool without that loop.
 SCHEDULES = [
     ScheduledTask("keep jobs moving", "generation.tasks.keep_jobs_moving", Schedule.MINUTES, 1),
+    ScheduledTask("purge trash", "generation.tasks.purge_trash", Schedule.DAILY),
 ]

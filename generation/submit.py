@@ -25,6 +25,7 @@ JOB_FIELDS = [
     "seed",
     "denoising_strength",
     "source",
+    "callback_url",
 ]
 
 

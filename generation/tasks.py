@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import close_old_connections
 
-from generation import events, runner
+from generation import events, purge, runner
 from generation.dispatch import dispatch
 from generation.models import Job
 from generation.recovery import expire_stale_jobs, fail_unservable_jobs, reclaim_expired_leases
@@ -37,3 +37,9 @@ def keep_jobs_moving() -> None:
     expire_stale_jobs()
     fail_unservable_jobs()
     dispatch()
+
+
+def purge_trash() -> None:
+    """Daily: remove trashed work and deleted accounts past their retention, rows and files."""
+    close_old_connections()
+    purge.purge_trash()

@@ -54,6 +54,7 @@ def sync_schedules(declared: list[ScheduledTask]) -> dict[str, int]:
                 counts["updated"] += 1
             else:
                 counts["unchanged"] += 1
-        stale = Schedule.objects.exclude(name__in=[task.name for task in declared])
+        # One-off schedules (webhook retries) are made at run time, not declared: keep them.
+        stale = Schedule.objects.exclude(name__in=[task.name for task in declared]).exclude(schedule_type=Schedule.ONCE)
         counts["deleted"], _ = stale.delete()
     return counts

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "channels",
     "channels_lite",
     "django_q",
+    "ninja",
     "allauth",
     "allauth.account",
     "sdplatform",
@@ -61,9 +62,13 @@ INSTALLED_APPS = [
     "generation",
 ]
 
+# WhiteNoise is sync-only: in front of it every request, even an async view
+# waiting for a job, holds a thread. Behind nginx (deploy/) static files are
+# served by nginx, so WhiteNoise is only on where nothing else serves them.
+SERVE_STATIC = envbool("SERVE_STATIC", DEBUG)
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    *(["whitenoise.middleware.WhiteNoiseMiddleware"] if SERVE_STATIC else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -227,3 +232,11 @@ SUBMIT_RATE_PER_USER = os.environ.get("SUBMIT_RATE_PER_USER", "30/m")
 SUBMIT_RATE_PER_IP = os.environ.get("SUBMIT_RATE_PER_IP", "60/m")
 # A cache outage should not stop submissions; quotas still hold (they live in the database).
 RATELIMIT_FAIL_OPEN = True
+
+# Webhooks: job callbacks never go to loopback, private or link-local addresses unless allowed
+# (a trusted receiver inside the cluster network).
+WEBHOOK_ALLOW_PRIVATE = envbool("WEBHOOK_ALLOW_PRIVATE", False)
+# img2img sends images inside JSON; Django's 2.5 MB default would refuse most of them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 16 * 2**20)
+# How long the A1111-compatible txt2img/img2img wait for their job (keep below the proxy's read timeout).
+SDAPI_WAIT_SECONDS = envint("SDAPI_WAIT_SECONDS", 600)

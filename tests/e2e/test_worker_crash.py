@@ -7,7 +7,6 @@ import sys
 import time
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from generation.models import Job
@@ -74,7 +73,9 @@ def qcluster(tmp_path, settings):
         proc.wait()
 
 
-def test_a_job_survives_its_worker_being_killed(alice, cluster, qcluster, settings):
+def test_a_job_survives_its_worker_being_killed(alice, cluster, qcluster):
+    alice.quota_exempt = True  # a long job, beyond the default plan's step limit
+    alice.save()
     [(node, sim)] = cluster(1, step_seconds=0.1)
     first = qcluster()
     job = submit(alice, steps=100)  # about 10 s on this node
