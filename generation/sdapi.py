@@ -28,7 +28,6 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -41,14 +40,12 @@ from accounts.models import User
 from cluster.catalog import offered_models, offered_samplers
 from cluster.client import NodeClient, NodeError
 from cluster.models import MODEL_HASH_SUFFIX, Node, model_key
-from generation import events
-from generation.dispatch import dispatch
 from generation.forms import MAX_UPLOAD_BYTES, SCHEDULERS, GenerateForm
 from generation.models import Image, Job
 from generation.queue import queue_eta, queue_position
-from generation.quotas import QuotaExceeded, check_limits, check_submission_rate, lock_user, reserve
+from generation.quotas import QuotaExceeded, check_limits, check_submission_rate
 from generation.results import encode_file
-from generation.submit import cancel_job, submit_job
+from generation.submit import cancel_job, enqueue, submit_job
 
 log = logging.getLogger(__name__)
 
@@ -652,34 +649,22 @@ def _submit_upscale(request: HttpRequest, user: User, req: ExtrasRequest) -> int
     request.user = user
     try:
         check_submission_rate(request)
-        with transaction.atomic():
-            job = Job(
-                owner=user,
-                kind=Job.Kind.UPSCALE,
-                upscaler=upscaler,
-                upscale_factor=factor,
-                width=width,
-                height=height,
-                prompt=params.get("Prompt", ""),
-                negative_prompt=params.get("Negative prompt", ""),
-                seed=_int(params.get("Seed"), -1),
-                model=params.get("Model", "")[:300],
-            )
-            lock_user(user)
-            reserve(user, job.images_requested)
-            job.init_image.save(f"upscale.{(img.format or 'png').lower()}", ContentFile(raw), save=False)
-            job.save()
-            transaction.on_commit(lambda: _after_submit(job))
+        job = Job(
+            owner=user,
+            kind=Job.Kind.UPSCALE,
+            upscaler=upscaler,
+            upscale_factor=factor,
+            width=width,
+            height=height,
+            prompt=params.get("Prompt", ""),
+            negative_prompt=params.get("Negative prompt", ""),
+            seed=_int(params.get("Seed"), -1),
+            model=params.get("Model", "")[:300],
+        )
+        enqueue(job, (f"upscale.{(img.format or 'png').lower()}", ContentFile(raw)))
     except QuotaExceeded as e:
         raise _Refusal(_too_many(e)) from None
     return job.pk
-
-
-def _after_submit(job: Job) -> None:
-    dispatch()
-    job.refresh_from_db()
-    if job.status == Job.Status.QUEUED:
-        events.job_changed(job, "queued")
 
 
 def _int(value: Any, default: int) -> int:

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.core.files import File
 from django.db import transaction
 
 from generation import events
@@ -30,20 +31,26 @@ JOB_FIELDS = [
 
 
 def submit_job(owner, cleaned: dict[str, Any], notes: list[str] | None = None) -> Job:
-    """Create a queued job from validated parameters (GenerateForm.cleaned_data).
-
-    The quota check and the insert share one transaction under a lock on the
-    owner's row, so concurrent submissions cannot overspend. Raises
-    QuotaExceeded.
-    """
+    """Create a queued job from validated parameters (GenerateForm.cleaned_data). Raises QuotaExceeded."""
     fields = {name: cleaned[name] for name in JOB_FIELDS if cleaned.get(name) is not None}
     fields.setdefault("scheduler", "Automatic")
+    job = Job(owner=owner, notes=notes or [], **fields)
+    init = cleaned.get("init_image")
+    return enqueue(job, (init.name, init) if init else None)
+
+
+def enqueue(job: Job, init_image: tuple[str, File] | None = None) -> Job:
+    """Save a new job to the queue and dispatch it after commit. Raises QuotaExceeded.
+
+    The quota check and the insert share one transaction under a lock on the
+    owner's row, so concurrent submissions cannot overspend; the input file
+    is written only once the quota admitted the job.
+    """
     with transaction.atomic():
-        job = Job(owner=owner, notes=notes or [], **fields)
-        lock_user(owner)
-        reserve(owner, job.images_requested)
-        if cleaned.get("init_image"):
-            job.init_image.save(cleaned["init_image"].name, cleaned["init_image"], save=False)
+        lock_user(job.owner)
+        reserve(job.owner, job.images_requested)
+        if init_image:
+            job.init_image.save(*init_image, save=False)
         job.save()
         transaction.on_commit(lambda: _after_submit(job))
     return job

@@ -8,14 +8,11 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from cluster.models import Node
-from generation import events
-from generation.dispatch import dispatch
 from generation.models import Image, Job
-from generation.quotas import lock_user, reserve
+from generation.submit import enqueue
 
 UPSCALERS = ["R-ESRGAN 4x+", "Lanczos"]
 FACTORS = [2, 4]
@@ -67,15 +64,12 @@ class UpscaleForm(forms.Form):
 
 
 def submit_upscale(image: Image, upscaler: str, factor: int) -> Job:
-    """Queue an upscale of ``image`` like submit_job: check the quota and create in one
-    transaction, dispatch after commit. Raises QuotaExceeded; the result counts as one image."""
+    """Queue an upscale of ``image``. Raises QuotaExceeded; the result counts as one image."""
     source = image.job
     w, h = result_size(image, factor)
-    with transaction.atomic():
-        lock_user(image.owner)
-        reserve(image.owner, 1)
-        job = Job.objects.create(
-            owner_id=image.owner_id,
+    return enqueue(
+        Job(
+            owner=image.owner,
             kind=Job.Kind.UPSCALE,
             source=image,
             upscaler=upscaler,
@@ -87,12 +81,4 @@ def submit_upscale(image: Image, upscaler: str, factor: int) -> Job:
             negative_prompt=source.negative_prompt,
             seed=image.seed if image.seed is not None else -1,
         )
-        transaction.on_commit(lambda: _after_submit(job))
-    return job
-
-
-def _after_submit(job: Job) -> None:
-    dispatch()
-    job.refresh_from_db()
-    if job.status == Job.Status.QUEUED:
-        events.job_changed(job, "queued")
+    )

@@ -11,6 +11,13 @@ from pathlib import Path
 import requests
 from django.conf import settings
 
+# What `make setup` does, in one process: each Django start costs seconds on a small machine.
+SETUP = (
+    "from django.core.management import call_command;"
+    "call_command('migrate', interactive=False, verbosity=0);"
+    "call_command('migrate', database='channels', interactive=False, verbosity=0);"
+    "call_command('sync_schedules', verbosity=0)"
+)
 CREATE_USER = (
     "import sys; from accounts.models import User; from allauth.account.models import EmailAddress;"
     "u = User.objects.create_user(sys.argv[1], sys.argv[1] + '@example.org', sys.argv[2], quota_exempt=True);"
@@ -31,6 +38,7 @@ class LivePlatform:
         self.data_dir = data_dir
         self.nodes = nodes
         self.port = free_port()
+        self.node_port = free_port()  # the first simulated node's; the others follow it
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"}}
         self.env.update(DEBUG="True", DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
@@ -52,11 +60,10 @@ class LivePlatform:
         self.manage("shell", "-c", CREATE_USER.replace("sys.argv[1]", repr(username)).replace("sys.argv[2]", repr(password)))
 
     def __enter__(self) -> "LivePlatform":
-        self.manage("migrate", "--noinput")
-        self.manage("migrate", "--database", "channels", "--noinput")
+        self.manage("shell", "-c", SETUP)
         self.log = (self.data_dir / "runlocal.log").open("w+")
         self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runlocal", "--port", str(self.port), "--nodes", str(self.nodes), "--node-port", str(free_port())],
+            [sys.executable, "manage.py", "runlocal", "--port", str(self.port), "--nodes", str(self.nodes), "--node-port", str(self.node_port)],
             env=self.env,
             cwd=settings.BASE_DIR,
             stdout=self.log,
