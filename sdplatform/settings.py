@@ -108,9 +108,11 @@ DATABASES = {
     "channels": database_settings("", DATA_DIR / "channels.sqlite3"),
 }
 DATABASE_ROUTERS = ["sdplatform.routers.ChannelsLiteRouter"]
-if not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
-    # The embedded default keeps its SQLite files here; create it on first run.
+try:
+    # SQLite files (the database, the channel layer, their test copies) live here.
     DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError:
+    pass  # a read-only install with MySQL and Redis needs no SQLite file at all
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer, cache (rate limits) and task queue
