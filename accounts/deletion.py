@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.signals import deletion_requested
 
 
 def purge_date(user: User) -> datetime | None:
@@ -24,6 +25,7 @@ def request_deletion(user: User) -> bool:
     changed = User.objects.filter(pk=user.pk, deletion_requested_at__isnull=True).update(deletion_requested_at=now, is_active=False)
     if changed:
         user.deletion_requested_at, user.is_active = now, False
+        deletion_requested.send(sender=User, user=user)
     return changed == 1
 
 

@@ -158,3 +158,14 @@ def test_staff_cancel_a_deletion_in_the_admin(client, alice, bob):
     assert "1 account reactivated." in r.content.decode()
     alice = _reload(alice)
     assert alice.is_active and alice.deletion_requested_at is None
+
+
+def test_deleting_the_account_cancels_its_queued_jobs(client, alice, bob):
+    from tests.generation.helpers import params
+
+    mine = Job.objects.create(owner=alice, **params())
+    theirs = Job.objects.create(owner=bob, **params())
+    client.force_login(alice)
+    client.post(URL, {"password": "password"})
+    assert Job.objects.get(pk=mine.pk).status == Job.Status.CANCELLED
+    assert Job.objects.get(pk=theirs.pk).status == Job.Status.QUEUED
