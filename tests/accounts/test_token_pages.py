@@ -66,3 +66,11 @@ def test_the_admin_never_shows_a_token(admin_client, alice):
         r = admin_client.get(url)
         assert r.status_code in (200, 404)
         assert token not in r.content.decode()
+
+
+def test_it_shows_the_callers_webhook_secret_and_nobody_elses(client, alice, bob):
+    client.force_login(alice)
+    html = client.get(reverse("accounts:tokens")).content.decode()
+    assert alice.webhook_secret in html
+    assert bob.webhook_secret not in html
+    assert alice.webhook_secret != bob.webhook_secret
