@@ -125,7 +125,7 @@ CACHES = {
     )
 }
 CHANNEL_LAYERS = channel_layer_settings(REDIS_URL)
-Q_CLUSTER = q_cluster_settings(REDIS_URL, envint("Q_WORKERS", 2), envint("Q_TASK_TIMEOUT", 660))
+Q_CLUSTER = q_cluster_settings(REDIS_URL, envint("Q_WORKERS", 4), envint("Q_TASK_TIMEOUT", 660))
 
 # Accounts
 AUTH_USER_MODEL = "accounts.User"
