@@ -488,7 +488,7 @@ def _file_responses(media_type: str) -> dict[str, Any]:
 
 
 Limit = Query(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description=f"Items per page, at most {MAX_PAGE_SIZE}")
-Offset = Query(0, ge=0)
+Offset = Query(0, ge=0, le=10**9)
 
 
 # --- Jobs ---------------------------------------------------------------------

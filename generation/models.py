@@ -146,13 +146,18 @@ class Job(models.Model):
             setattr(self, name, value)
         return changed == 1
 
-    def requeue(self, token: uuid.UUID | None, reason: str, max_attempts: int) -> bool:
-        """Give the job back to the queue after a node's fault, or fail it after too many attempts.
+    def requeue(self, holder: Q, reason: str, max_attempts: int) -> bool:
+        """Give the job back to the queue after a node's or worker's fault.
 
-        ``token`` None means "whoever holds it" (the reclaimer, after the lease ran out).
+        ``holder`` narrows the compare-and-set to the one who holds the job
+        (the worker's lease token; for the reclaimer, the token and an
+        expired lease). It fails instead after ``max_attempts``, and ends as
+        cancelled if its owner asked for that meanwhile.
         """
         tried = [*self.nodes_tried, self.node_id] if self.node_id else list(self.nodes_tried)
-        holder = Q(lease_token=token) if token else None
+        if self.finish(self.Status.CANCELLED, holder=holder & Q(cancel_requested=True)):
+            return True
+        holder &= Q(cancel_requested=False)
         if self.attempts >= max_attempts:
             message = _("Gave up after %(n)d attempts on different nodes. Last error: %(reason)s") % {
                 "n": self.attempts,

@@ -22,7 +22,7 @@ def convert_braces(prompt: str) -> tuple[str, bool]:
             break
         changed = True
         inner = match.group(1)
-        nested = re.fullmatch(r"\((.*):([0-9.]+)\)", inner, flags=re.S)
+        nested = re.fullmatch(r"\((.*):([0-9]*\.?[0-9]+)\)", inner, flags=re.S)
         if nested and nested.group(1).count("(") == nested.group(1).count(")"):
             text, weight = nested.group(1), float(nested.group(2)) * BRACE_WEIGHT
         else:

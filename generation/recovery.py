@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,20 +23,25 @@ log = logging.getLogger(__name__)
 def reclaim_expired_leases() -> list[Job]:
     """Requeue in-flight jobs whose worker stopped renewing the lease (it died or hung).
 
-    1. Interrupt the node if the job was running there, so the dead worker's
-       generation does not hold the node while the job runs again elsewhere.
-    2. Requeue (compare-and-set on the expired lease), counting the attempt.
+    1. Requeue with a compare-and-set that still requires the expired lease,
+       so a worker that renewed it meanwhile keeps its job, and of two
+       reclaimers only one wins.
+    2. Then interrupt the node the job was running on, so the dead worker's
+       generation does not hold it while the job runs again elsewhere.
     """
     reclaimed = []
-    stale = Job.objects.filter(status__in=Job.IN_FLIGHT, lease_until__lt=timezone.now()).select_related("node")
+    now = timezone.now()
+    stale = Job.objects.filter(status__in=Job.IN_FLIGHT, lease_until__lt=now).select_related("node")
     for job in stale:
-        if job.status == Job.Status.RUNNING and job.node is not None:
-            _interrupt(job.node)
+        node = job.node if job.status == Job.Status.RUNNING else None
         reason = _("The worker running this job stopped responding.")
-        if job.requeue(job.lease_token, reason, settings.JOB_MAX_ATTEMPTS):
-            log.warning("job %s: lease expired, %s", job.code, job.status)
-            events.job_changed(job, "failed" if job.status == Job.Status.FAILED else "queued")
-            reclaimed.append(job)
+        if not job.requeue(Q(lease_token=job.lease_token, lease_until__lt=now), reason, settings.JOB_MAX_ATTEMPTS):
+            continue
+        if node is not None:
+            _interrupt(node)
+        log.warning("job %s: lease expired, %s", job.code, job.status)
+        events.job_changed(job, job.status)
+        reclaimed.append(job)
     return reclaimed
 
 
@@ -52,7 +58,9 @@ def expire_stale_jobs() -> list[Job]:
     """Queued jobs older than JOB_QUEUE_TTL_MINUTES end as expired."""
     cutoff = timezone.now() - timedelta(minutes=settings.JOB_QUEUE_TTL_MINUTES)
     expired = []
-    for job in Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=cutoff):
+    # A job sent back to the queue after a fault gets its time again from that run.
+    waited_too_long = Q(assigned_at__isnull=True, created_at__lt=cutoff) | Q(assigned_at__lt=cutoff)
+    for job in Job.objects.filter(waited_too_long, status=Job.Status.QUEUED):
         reason = _("No node could take this job within %(minutes)d minutes; please submit it again.") % {
             "minutes": settings.JOB_QUEUE_TTL_MINUTES
         }

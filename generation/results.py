@@ -25,7 +25,7 @@ def decode_image(data: str) -> bytes:
         raw = base64.b64decode(data, validate=False)
         with PILImage.open(io.BytesIO(raw)) as img:
             img.verify()
-    except (binascii.Error, ValueError, OSError) as e:
+    except (binascii.Error, ValueError, OSError, SyntaxError) as e:  # PIL reports a broken PNG as SyntaxError
         raise BadImage(str(e)) from None
     return raw
 
@@ -82,24 +82,32 @@ def generated_images(job: Job, result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def store_images(job: Job, items: list[dict[str, Any]], model_name: str) -> list[Image]:
     """Write the files and build (unsaved) Image rows; the caller saves them with the job's state change."""
-    images = []
-    for index, item in enumerate(items):
-        png = as_png(decode_image(item["data"]), item.get("infotext", ""))
-        thumb, (width, height) = thumbnail(png)
-        image = Image(
-            job=job,
-            owner_id=job.owner_id,
-            index=index,
-            seed=item.get("seed"),
-            infotext=item.get("infotext", ""),
-            model_name=model_name,
-            width=width,
-            height=height,
-        )
-        image.file.save("image.png", ContentFile(png), save=False)
-        image.thumbnail.save("thumb.webp", ContentFile(thumb), save=False)
-        images.append(image)
+    images: list[Image] = []
+    try:
+        for index, item in enumerate(items):
+            images.append(_store_image(job, index, item, model_name))
+    except Exception:
+        delete_files(images)  # no orphan files from a half-stored answer
+        raise
     return images
+
+
+def _store_image(job: Job, index: int, item: dict[str, Any], model_name: str) -> Image:
+    png = as_png(decode_image(item["data"]), item.get("infotext", ""))
+    thumb, (width, height) = thumbnail(png)
+    image = Image(
+        job=job,
+        owner_id=job.owner_id,
+        index=index,
+        seed=item.get("seed"),
+        infotext=item.get("infotext", ""),
+        model_name=model_name,
+        width=width,
+        height=height,
+    )
+    image.file.save("image.png", ContentFile(png), save=False)
+    image.thumbnail.save("thumb.webp", ContentFile(thumb), save=False)
+    return image
 
 
 def delete_files(images: list[Image]) -> None:

@@ -102,6 +102,9 @@ class Watch:
         self.token = token
         self.reason = ""  # why we interrupted: "cancel", "lost", "stall"
         self.timestamp: str | None = None  # state.job_timestamp of our job on the node
+        # The job_timestamp of a generation the node was already running when
+        # our request went out (a reclaimed job's): not ours to show or stop.
+        self.before: str | None = None
         self.last_change = time.monotonic()
         self.last_seen: tuple | None = None
         self.last_renew = 0.0
@@ -122,9 +125,15 @@ def run(job: Job, token: uuid.UUID) -> None:
 
     call = Call()
     client = NodeClient(node.url, node.auth, connect_timeout=5, status_timeout=settings.NODE_CHECK_TIMEOUT)
+    watch = Watch(job, token)
+    try:
+        state = client.progress(skip_current_image=True).get("state", {})
+        if state.get("job_count", 0) != 0:
+            watch.before = state.get("job_timestamp")
+    except NodeError:
+        pass  # the generation call will tell whether the node is there
     thread = threading.Thread(target=_call, args=(client, kind, body, call), daemon=True, name=f"job-{job.code}")
     thread.start()
-    watch = Watch(job, token)
     try:
         while not watch.reason and not call.done.wait(settings.JOB_PROGRESS_POLL_SECONDS):
             _watch_once(client, watch, lease)
@@ -159,14 +168,21 @@ def _watch_once(client: NodeClient, watch: Watch, lease: timedelta) -> None:
     except NodeError:
         progress = None
     state = progress.get("state", {}) if progress is not None else {}
-    # An idle node (before our request took its lock, or after it answered)
-    # reports stale numbers: only a busy one tells about our job.
-    if progress is not None and state.get("job_count", 0) != 0:
-        if watch.timestamp is None:
-            watch.timestamp = state.get("job_timestamp")
-        seen = (round(progress.get("progress") or 0, 4), state.get("sampling_step"), state.get("job_no"))
-        if seen != watch.last_seen:
-            watch.last_seen, watch.last_change = seen, now
+    busy = state.get("job_count", 0) != 0
+    seen = (round(progress.get("progress") or 0, 4), state.get("sampling_step") or 0, state.get("job_no") or 0) if busy else None
+    if state.get("job_count") == -1 or (seen is not None and seen != watch.last_seen):
+        # Sampling moves on, or a model loads (reference §3): slow is not stalled.
+        watch.last_change = now
+    if watch.before is not None and progress is not None and (not busy or (seen and watch.last_seen and seen < watch.last_seen)):
+        # The generation that ran before ours ended (idle, or the steps started over):
+        # job timestamps have one-second resolution, so ours may carry the same one.
+        watch.before = None
+    watch.last_seen = seen
+    # An idle node reports stale numbers, and a generation from before ours is
+    # someone else's: only a busy node with a new job tells about our job.
+    if watch.timestamp is None and busy and (watch.before is None or state.get("job_timestamp") != watch.before):
+        watch.timestamp = state.get("job_timestamp")
+    if watch.timestamp is not None and busy and state.get("job_timestamp") == watch.timestamp:
         fraction = float(progress.get("progress") or 0.0)
         extra: dict[str, Any] = {}
         if want_preview and progress.get("current_image"):
@@ -189,7 +205,8 @@ def _interrupt_if_ours(client: NodeClient, watch: Watch) -> None:
     try:
         state = client.progress(skip_current_image=True).get("state", {})
         busy = state.get("job_count", 0) != 0
-        if busy and (watch.timestamp is None or state.get("job_timestamp") == watch.timestamp):
+        ours = state.get("job_timestamp") == watch.timestamp if watch.timestamp else state.get("job_timestamp") != watch.before
+        if busy and ours:
             client.interrupt()
     except NodeError as e:
         log.info("job %s: could not interrupt the node: %s", watch.job.code, e.message)
@@ -223,9 +240,9 @@ def _record_outcome(job: Job, node: Node, token: uuid.UUID, call: Call, watch: W
 
 
 def _requeue(job: Job, token: uuid.UUID, reason: str, max_attempts: int) -> None:
-    if job.requeue(token, reason, max_attempts):
+    if job.requeue(_holder(token), reason, max_attempts):
         log.info("job %s: %s (now %s)", job.code, reason, job.status)
-        events.job_changed(job, "failed" if job.status == Job.Status.FAILED else "queued")
+        events.job_changed(job, job.status)  # queued again, failed, or cancelled meanwhile
 
 
 def _store_success(job: Job, node: Node, token: uuid.UUID, result: dict[str, Any], max_attempts: int) -> None:
@@ -246,6 +263,9 @@ def _store_success(job: Job, node: Node, token: uuid.UUID, result: dict[str, Any
             return
         items = generated_images(job, result)
         model_name = ran_model or job.model
+    # Storing large files may take a while: keep the lease, and stop if it is gone.
+    if not job.renew(token, timedelta(seconds=settings.JOB_LEASE_SECONDS)):
+        return
     try:
         images = store_images(job, items, model_name)
     except BadImage as e:

@@ -299,8 +299,12 @@ def _parse(request: HttpRequest, model: type[BaseModel]) -> Any:
         raise _Refusal(JsonResponse({"detail": "There was an error parsing the body"}, status=400)) from None
     except json.JSONDecodeError as e:
         raise _Refusal(_invalid([(["body", e.pos], f"JSON decode error: {e.msg}", "json_invalid")])) from None
+    except RecursionError:
+        raise _Refusal(_invalid([(["body"], "JSON nested too deeply", "json_invalid")])) from None
     try:
         return model.model_validate(data)
+    except RecursionError:
+        raise _Refusal(_invalid([(["body"], "JSON nested too deeply", "json_invalid")])) from None
     except ValidationError as e:
         errors = [(["body", *error["loc"]], error["msg"], error["type"]) for error in e.errors(include_url=False)]
         raise _Refusal(_invalid(errors)) from None

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from generation import events, purge, runner
 from generation.dispatch import dispatch
@@ -26,6 +28,11 @@ def run_job(job_id: int, token: str) -> None:
     events.job_changed(job, "started")
     try:
         runner.run(job, uuid.UUID(token))
+    except Exception:
+        # A bug or a database hiccup must not leave the job running until its lease runs out.
+        log.exception("job %s: the worker failed while running it", job.code)
+        if job.requeue(Q(lease_token=uuid.UUID(token)), _("The worker failed while running this job."), settings.JOB_MAX_ATTEMPTS):
+            events.job_changed(job, job.status)
     finally:
         dispatch()
 

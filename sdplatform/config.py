@@ -65,7 +65,7 @@ def envsecret(name: str) -> str:
     return os.environ.get(name, "")
 
 
-def database_settings(url: str, sqlite_path: Path) -> dict[str, Any]:
+def database_settings(url: str, sqlite_path: Path, conn_max_age: int = 0) -> dict[str, Any]:
     """The ``default`` database: SQLite under the data folder unless a URL is given."""
     if not url:
         return {
@@ -86,7 +86,9 @@ def database_settings(url: str, sqlite_path: Path) -> dict[str, Any]:
         )
     if scheme == "mariadb":
         url = "mysql" + url[len("mariadb") :]
-    db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    # Persistent connections only where asked (DB_CONN_MAX_AGE): under ASGI each
+    # request runs on a fresh thread, so they would never be reused, only leaked.
+    db = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
     if db["ENGINE"] == "django.db.backends.sqlite3":
         db["OPTIONS"] = _sqlite_options()
         return db

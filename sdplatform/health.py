@@ -22,8 +22,9 @@ def check_database() -> dict[str, Any]:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as e:
+        # The details (host, user) stay in the log: this endpoint needs no login.
         log.warning("health: database check failed: %s", e)
-        return {"ok": False, "vendor": connection.vendor, "error": str(e)}
+        return {"ok": False, "vendor": connection.vendor, "error": "unreachable"}
     return {"ok": True, "vendor": connection.vendor, "ms": _ms_since(started)}
 
 
@@ -36,7 +37,7 @@ def check_channel_layer() -> dict[str, Any]:
         async_to_sync(_round_trip)(layer)
     except Exception as e:  # any layer failure (refused, timeout, full) means "not ok"
         log.warning("health: channel layer check failed: %r", e)
-        return {"ok": False, "backend": backend, "error": repr(e)}
+        return {"ok": False, "backend": backend, "error": "unreachable"}
     return {"ok": True, "backend": backend, "ms": _ms_since(started)}
 
 

@@ -102,7 +102,7 @@ TEMPLATES = [
 
 # Database
 DATABASES = {
-    "default": database_settings(envsecret("DATABASE_URL"), DATA_DIR / "db.sqlite3"),
+    "default": database_settings(envsecret("DATABASE_URL"), DATA_DIR / "db.sqlite3", envint("DB_CONN_MAX_AGE", 0)),
     # channels-lite keeps its messages in its own SQLite file, so the busy
     # websocket traffic never contends with the main database's writers.
     "channels": database_settings("", DATA_DIR / "channels.sqlite3"),

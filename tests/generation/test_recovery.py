@@ -88,3 +88,48 @@ def _job_fields(**overrides):
     fields["model"] = "v1-5-pruned-emaonly.safetensors [6ce0161689]"
     fields.update(overrides)
     return fields
+
+
+def test_a_lease_renewed_after_the_reclaimer_looked_is_not_reclaimed(alice, cluster, worker):
+    from django.db.models import Q
+
+    cluster(1)
+    worker.hold = True
+    submit(alice)
+    now = timezone.now()
+    job = Job.objects.get()  # what the reclaimer read, its lease about to count as expired
+    Job.objects.filter(pk=job.pk).update(lease_until=now + timedelta(seconds=30))  # the worker renews
+    assert not job.requeue(Q(lease_token=job.lease_token, lease_until__lt=now), "stale", 3)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.ASSIGNED
+    worker.release()
+
+
+def test_a_cancel_asked_for_while_the_node_failed_ends_the_job_cancelled(alice, cluster, worker, settings):
+    import uuid as uuid_module
+
+    from django.db.models import Q
+
+    cluster(1)
+    worker.hold = True
+    job = submit(alice)
+    [(job_id, token)] = worker.held
+    worker.held.clear()
+    job = Job.objects.get(pk=job_id)
+    assert job.start(uuid_module.UUID(token), timedelta(seconds=30))
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)  # the owner pressed cancel
+    job.refresh_from_db()
+    assert job.requeue(Q(lease_token=uuid_module.UUID(token)), "node failed", settings.JOB_MAX_ATTEMPTS)
+    assert Job.objects.get(pk=job.pk).status == Job.Status.CANCELLED
+
+
+def test_a_job_sent_back_to_the_queue_gets_the_ttl_again(alice, settings):
+    settings.JOB_QUEUE_TTL_MINUTES = 30
+    registered_node(state=Node.State.UNHEALTHY)
+    requeued = Job.objects.create(
+        owner=alice,
+        **_job_fields(),
+        created_at=timezone.now() - timedelta(minutes=40),
+        assigned_at=timezone.now() - timedelta(minutes=5),
+    )
+    assert expire_stale_jobs() == []
+    assert Job.objects.get(pk=requeued.pk).status == Job.Status.QUEUED

@@ -15,7 +15,7 @@ def test_it_defaults_to_sqlite_in_wal_mode(tmp_path):
 
 
 def test_it_parses_a_mysql_url():
-    db = config.database_settings("mysql://sd:s%40cret@db.example:3307/sdplatform", Path("unused"))
+    db = config.database_settings("mysql://sd:s%40cret@db.example:3307/sdplatform", Path("unused"), conn_max_age=60)
     assert db["ENGINE"] == "django.db.backends.mysql"
     assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
         "sd",
