@@ -34,6 +34,7 @@ def test_it_shows_a_shared_image_to_anyone(client, alice):
     assert reverse("generation:shared-image-file", args=[token]) in html
     assert reverse("generation:image", args=[image.code]) not in html  # no links into the owner's pages
     assert reverse("generation:trash-images") not in html
+    assert "Node" not in html  # which GPU host ran it is the operator's business
     assert file.status_code == 200
     assert b"".join(file.streaming_content).startswith(b"\x89PNG")
 
