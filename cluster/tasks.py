@@ -33,8 +33,3 @@ def check_nodes_for_a_minute() -> int:
         if next_pass + settings.NODE_CHECK_TIMEOUT > deadline:
             return passes
         time.sleep(max(0.0, next_pass - time.monotonic()))
-
-
-def check_node(node_id: int) -> None:
-    """One check of one node, for the admin's "check now"."""
-    check_nodes(list(Node.objects.filter(pk=node_id)))

@@ -11,7 +11,6 @@ import pytest
 import requests
 from django.utils import timezone
 
-from cluster import tasks
 from cluster.health import check_nodes
 from cluster.models import EJECT_AFTER_FAILURES, Node, NodeCheck
 from cluster.signals import node_recovered
@@ -275,20 +274,3 @@ def test_it_does_not_check_disabled_nodes(closed_url):
     assert disabled.last_check_at is None and disabled.failures == 0
     assert not NodeCheck.objects.filter(node=disabled).exists()
     assert NodeCheck.objects.filter(node=enabled).count() == 1
-
-
-def test_it_checks_one_node_by_id(sdnodes, closed_url):
-    (sim,) = sdnodes(1)
-    node = Node.objects.create(name="gpu1", url=sim.url)
-    other = Node.objects.create(name="gpu2", url=closed_url)
-
-    tasks.check_node(node.pk)
-
-    node.refresh_from_db()
-    other.refresh_from_db()
-    assert node.state == Node.State.HEALTHY and node.last_check_at is not None
-    assert other.last_check_at is None and other.failures == 0
-    assert list(NodeCheck.objects.values_list("node", flat=True)) == [node.pk]
-    # A node deleted in the meantime is no error: the task is safe to run late or twice.
-    tasks.check_node(other.pk + 1000)
-    assert NodeCheck.objects.count() == 1
